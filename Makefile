@@ -1,0 +1,48 @@
+# Ledgerline — the two set-up commands of the README are `make run` and `make test`.
+# Each installs what it needs (a Python venv in .venv, the pinned npm toolchain in
+# node_modules) and is safe to run again.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+export LEDGERLINE_INSTANCE ?= $(CURDIR)/instance
+
+.PHONY: install run demo test lint typecheck contracts bench clean-instance
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## The demo on the embedded default: SQLite, an in-process chain, in-process Celery.
+run: install
+	$(PY) -m scripts.demo
+
+## Everything CI runs: lint, types, and the whole test suite (SQLite and PostgreSQL,
+## eth-tester and a Hardhat node, Redis, Celery workers, SMTP/SMPP servers, browser).
+test: install
+	bash scripts/test.sh
+
+lint:
+	$(VENV)/bin/ruff check ledger app scripts tests
+	$(VENV)/bin/ruff format --check ledger app scripts tests
+
+typecheck:
+	$(VENV)/bin/mypy
+
+contracts: install
+	$(PY) scripts/compile_contracts.py
+
+bench: install
+	$(PY) scripts/run_benchmarks.py
+
+clean-instance:
+	rm -rf instance

@@ -1,0 +1,3 @@
+"""Ledgerline's chain side: pure Python, no Flask."""
+
+__version__ = "0.1.0"
