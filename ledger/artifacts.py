@@ -65,7 +65,9 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ArtifactError(f"contract artifact {path} is not valid JSON ({exc}); {RECOMPILE_HINT}") from exc
+        raise ArtifactError(
+            f"contract artifact {path} is not valid JSON ({exc}); {RECOMPILE_HINT}"
+        ) from exc
     return data
 
 

@@ -45,7 +45,9 @@ def standard_input() -> dict:
         "settings": {
             **SOLC_SETTINGS,
             "outputSelection": {
-                "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}
+                "*": {
+                    "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]
+                }
             },
         },
     }
