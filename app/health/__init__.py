@@ -1,0 +1,1 @@
+"""``/healthz``: the state of the database, the broker and the chain."""
