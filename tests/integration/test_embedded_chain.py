@@ -15,16 +15,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from eth.db.backends.memory import MemoryDB
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_tester import EthereumTester, PyEVMBackend
-from web3 import EthereumTesterProvider, Web3
 from web3.exceptions import Web3RPCError
 
 from ledger.chain import Chain, connect, embedded_url, parse_chain_url
 from ledger.deploy import Deployment, default_genesis, deploy, load_deployment, registry_plan
-from ledger.embedded import EmbeddedProvider, PersistentPyEVMBackend, lock_path
+from ledger.embedded import lock_path
 from ledger.errors import (
     ChainLockedError,
     ChainUnavailableError,
@@ -430,72 +427,3 @@ def test_the_registry_flow_on_the_embedded_chain(
     assert [m.account for m in registry.members()] == [governor.address, second.address]
     assert registry.member(second.address).currencies == ("EUR", "XDR")
     assert registry.role_id(Role.GOVERNOR) == Role.GOVERNOR.id
-
-
-# -- overhead of persistence ---------------------------------------------------------------------
-
-
-def _throughput(
-    chain: Chain, funder: LocalAccount, rounds: int, scratch: Path
-) -> tuple[float, float]:
-    """(contract calls per second, transfers per second) through ledger.transactions."""
-    governor = Account.create()
-    send_transaction(chain, funder, {"to": governor.address, "value": 10**20})
-    plan = registry_plan(default_genesis(governor.address))
-    deployment = deploy(chain, governor, scratch / f"{governor.address}.json", plan)
-    registry = RegistryClient(chain, deployment.address("OperatorRegistry"))
-    started = time.perf_counter()
-    for i in range(rounds):
-        fn = registry.contract.functions.proposeQuorumChange(6000 + 1000 * (i % 2))
-        transact(chain, governor, fn)
-    calls = rounds / (time.perf_counter() - started)
-    recipient = Account.create().address
-    started = time.perf_counter()
-    for _ in range(rounds):
-        send_transaction(chain, governor, {"to": recipient, "value": 1})
-    transfers = rounds / (time.perf_counter() - started)
-    return calls, transfers
-
-
-class _MemoryStore(MemoryDB):
-    """The embedded backend's store interface without SQLite, to isolate its cost."""
-
-    path = Path("memory")
-
-    def commit(self) -> int:
-        return 0
-
-
-@pytest.mark.slow
-def test_persistence_costs_little_over_in_memory_eth_tester(chain: Chain, tmp_path: Path) -> None:
-    rounds = 40
-    genesis_key = Account.from_key("0x" + "00" * 31 + "01")  # eth-tester's funded account
-    plain_w3 = Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend())))
-    plain = Chain("memory://eth-tester", "http", plain_w3, int(plain_w3.eth.chain_id))
-    backend = PersistentPyEVMBackend(_MemoryStore())  # type: ignore[arg-type]
-    same_w3 = Web3(EmbeddedProvider(EthereumTester(backend), threading.RLock()))
-    same = Chain("memory://embedded", "embedded", same_w3, int(same_w3.eth.chain_id))
-
-    chains = {"embedded (SQLite)": chain, "embedded in memory": same, "plain eth-tester": plain}
-    measured: dict[str, tuple[float, float]] = {}
-    for _ in range(2):  # interleaved, best of two: the machine is shared
-        for name, measured_chain in chains.items():
-            calls, transfers = _throughput(measured_chain, genesis_key, rounds, tmp_path)
-            best = measured.get(name, (0.0, 0.0))
-            measured[name] = (max(best[0], calls), max(best[1], transfers))
-
-    print()
-    for name, (calls, transfers) in measured.items():
-        print(f"{name:20} {calls:6.0f} contract calls/s {transfers:6.0f} transfers/s")
-    sqlite_calls, sqlite_transfers = measured["embedded (SQLite)"]
-    memory_calls, memory_transfers = measured["embedded in memory"]
-    plain_calls, plain_transfers = measured["plain eth-tester"]
-    print(
-        f"SQLite cost: x{memory_calls / sqlite_calls:.2f} (calls) "
-        f"x{memory_transfers / sqlite_transfers:.2f} (transfers); vs plain eth-tester: "
-        f"x{plain_calls / sqlite_calls:.2f} (calls) x{plain_transfers / sqlite_transfers:.2f}"
-    )
-    assert memory_calls / sqlite_calls < 1.3
-    assert memory_transfers / sqlite_transfers < 1.3
-    assert plain_calls / sqlite_calls < 1.5
-    assert plain_transfers / sqlite_transfers < 1.5
