@@ -38,6 +38,7 @@ from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.estimators.gas import binary_gas_search
 from eth.exceptions import CanonicalHeadNotFound
+from eth.exceptions import TransactionNotFound as EvmTransactionNotFound
 from eth.vm.forks import PragueVM
 from eth.vm.spoof import SpoofTransaction
 from eth_tester import EthereumTester
@@ -47,8 +48,12 @@ from eth_tester.backends.pyevm.main import (
     get_default_account_keys,
     get_default_genesis_params,
 )
-from eth_tester.exceptions import TransactionFailed
-from eth_typing import BlockNumber
+from eth_tester.backends.pyevm.serializers import (
+    serialize_transaction,
+    serialize_transaction_receipt,
+)
+from eth_tester.exceptions import TransactionFailed, TransactionNotFound
+from eth_typing import BlockNumber, Hash32
 from eth_utils import to_checksum_address
 from eth_utils.toolz import assoc
 from web3.providers.eth_tester import EthereumTesterProvider
@@ -154,6 +159,36 @@ class PersistentPyEVMBackend(PyEVMBackend):
     def revert_to_snapshot(self, snapshot: Any) -> None:
         super().revert_to_snapshot(snapshot)
         self.store.commit()
+
+    def _find_transaction(self, transaction_hash: bytes) -> tuple[Any, Any, int]:
+        """(block, transaction, index) through the chain's transaction index.  eth-tester
+        scans every block back from the head instead, which makes each receipt O(blocks)
+        and eth_getLogs quadratic in the chain's length."""
+        head = self.chain.get_block()
+        for index, transaction in enumerate(head.transactions):
+            if transaction.hash == transaction_hash:
+                return head, transaction, index
+        try:
+            number, index = self.chain.chaindb.get_transaction_index(Hash32(transaction_hash))
+        except EvmTransactionNotFound:
+            raise TransactionNotFound(
+                f"No transaction found for transaction hash: 0x{bytes(transaction_hash).hex()}"
+            ) from None
+        block = self.chain.get_canonical_block_by_number(number)
+        return block, block.transactions[index], index
+
+    def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
+        block, transaction, index = self._find_transaction(transaction_hash)
+        pending = block.number == self.chain.get_block().number
+        return serialize_transaction(block, transaction, index, pending)
+
+    def get_transaction_receipt(self, transaction_hash: bytes) -> Any:
+        block, transaction, index = self._find_transaction(transaction_hash)
+        pending = block.number == self.chain.get_block().number
+        receipts = block.get_receipts(self.chain.chaindb)
+        return serialize_transaction_receipt(
+            block, receipts, transaction, index, pending, self.chain.get_vm()
+        )
 
     def call(self, transaction: Any, block_number: Any = "latest") -> Any:
         # PyEVMBackend.call stringifies the revert data; keep the raw bytes instead so
