@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 export LEDGERLINE_INSTANCE ?= $(CURDIR)/instance
 
-.PHONY: install run demo test lint typecheck contracts bench clean-instance
+.PHONY: install run demo test lint typecheck contracts bench bench-quick clean-instance
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -41,8 +41,12 @@ typecheck:
 contracts: install
 	$(PY) scripts/compile_contracts.py
 
+## Every scripts/bench_*.py at full size: bench/results.json and bench/results.md.
 bench: install
 	$(PY) scripts/run_benchmarks.py
+
+bench-quick: install
+	$(PY) scripts/run_benchmarks.py --quick
 
 clean-instance:
 	rm -rf instance
