@@ -1,0 +1,1 @@
+"""The B2B audience: organisations, contacts, subscriptions, consents, suppressions, imports."""
