@@ -29,6 +29,11 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     finalize_config(settings, Path(app.instance_path))
     app.config.update(settings)
 
+    from app.health.checks import init_health_checks
+    from app.observability import init_observability
+
+    init_health_checks(app)  # before any feature adds its own check
+    init_observability(app)  # first: later start-up lines are already structured
     _init_extensions(app)
 
     from app.celery_app import celery_init_app
@@ -42,10 +47,6 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     from app.blueprints import register_blueprints
 
     register_blueprints(app)
-
-    from app.health.checks import init_health_checks
-
-    init_health_checks(app)
 
     from app.cli import register_cli
 

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from eth_account.signers.local import LocalAccount
 from flask import Flask
 
 from ledger.artifacts import BUILD_DIR
 from ledger.chain import Chain
 from ledger.errors import DeploymentError, LedgerConfigError
+
+if TYPE_CHECKING:
+    from app.audit.anchoring import AnchorerSetup
 
 DEPLOYER_LABEL = "deployer"
 DEPLOYER_PASSWORD_ENV = "LEDGERLINE_KEY_PASSWORD"  # as `ledgerline` reads it
@@ -83,6 +87,7 @@ class SetupReport:
     created: tuple[str, ...]
     addresses: dict[str, str]
     password_file: Path | None = None
+    anchorer: AnchorerSetup | None = None
 
 
 def deployer_password(app: Flask, chain: Chain, given: str | None) -> tuple[str, Path | None]:
@@ -115,8 +120,48 @@ def ensure_contracts(
     """Deploy whatever the default plan still lacks on the app's chain (idempotent).
 
     The deployer is the key labelled ``deployer`` in the app's keystore, created on first
-    use; with no genesis file it becomes the registry's sole genesis governor.
+    use; with no genesis file it becomes the registry's sole genesis governor.  Once the
+    ApprovalLog is deployed, the approval log's anchoring key is set up
+    (:func:`app.audit.anchoring.ensure_anchorer`).
     """
+    from app.audit.anchoring import ensure_anchorer
+    from app.extensions import chain as chain_ext
+
+    report = _deploy_contracts(app, password=password, genesis_file=genesis_file)
+    if "ApprovalLog" not in report.addresses:
+        return report
+    chain = chain_ext.get(app)
+    anchorer = ensure_anchorer(
+        app,
+        chain,
+        report.addresses["OperatorRegistry"],
+        lambda: _deployer_account(app, chain, password),
+    )
+    return replace(report, anchorer=anchorer)
+
+
+def _deployer_account(app: Flask, chain: Chain, password: str | None) -> LocalAccount:
+    """The unlocked deployer key (the genesis governor of a default deployment)."""
+    from ledger.keys import Keystore
+
+    keystore = Keystore(
+        app.config["KEYSTORE"],
+        kdf=app.config["KEYSTORE_KDF"],
+        iterations=app.config["KEYSTORE_ITERATIONS"],
+    )
+    labelled = [key for key in keystore.list() if key.label == DEPLOYER_LABEL]
+    if not labelled:
+        raise LedgerConfigError(
+            f"keystore {keystore.path} has no key labelled {DEPLOYER_LABEL!r} to act as the "
+            "registry governor; admit the anchoring key through the registry yourself"
+        )
+    secret, _ = deployer_password(app, chain, password)
+    return keystore.unlock(labelled[0].address, secret)
+
+
+def _deploy_contracts(
+    app: Flask, *, password: str | None = None, genesis_file: Path | None = None
+) -> SetupReport:
     from app.extensions import chain as chain_ext
     from ledger.deploy import (
         default_genesis,

@@ -117,6 +117,11 @@ def init_command(
                 click.echo(f"chain {report.chain_id}: contracts already deployed")
             for name, address in report.addresses.items():
                 click.echo(f"  {name}: {address}")
+            if report.anchorer is not None:
+                click.echo(f"chain: {report.anchorer.describe()}")
+        from app.approvals.services import ensure_default_policy
+
+        ensure_default_policy()  # the approval policy campaigns follow unless given another
         user, shown = ensure_first_admin(admin_email, admin_password)
         if user is None:
             click.echo("admin: an active admin exists; unchanged")

@@ -12,6 +12,7 @@ the environment is then ignored so a developer's shell cannot leak into a test r
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -81,6 +82,39 @@ class Config:
     # Timeouts for /healthz probes, seconds.
     HEALTH_TIMEOUT = 2.0
 
+    # Dispatch (app/dispatch; docs/dispatch.md).  Channels default to "capture".
+    DISPATCH_CHANNELS: dict[str, Any] = {}  # {"email": {"backend": "smtp", ...}, ...}
+    DISPATCH_RATE_LIMITS: dict[str, float] = {}  # messages/second per channel or provider
+    DISPATCH_UNSUBSCRIBE_MAILTO: str | None = None  # e.g. unsubscribe@example.com
+    DISPATCH_BATCH_SIZE = 100
+    DISPATCH_HANDOFF_GROUP = 1  # messages per durable hand-off marker
+    DISPATCH_LEASE_SECONDS = 300
+    DISPATCH_RETRY_BASE_SECONDS = 30.0
+    DISPATCH_RENDERER = "app.campaigns.services:render_many"  # (version, contacts, channel)
+    DISPATCH_QUEUE: str | None = None  # Celery queue of dispatch tasks; None: the default
+    DISPATCH_CONTROL_QUEUE: str | None = None  # relay/sweep/receipts; None: DISPATCH_QUEUE
+    FREQUENCY_CAP = 3  # marketing messages per contact per rolling 7 days
+    QUIET_HOURS = "21-08"  # local hours in the contact's time zone; "off" disables
+    MAX_ATTEMPTS = 5
+
+    # Campaigns and approvals (app/campaigns, app/approvals).
+    APPROVAL_TTL_HOURS = 72  # an approval stops counting this long after it was given
+    PUBLIC_URL = "http://localhost:5000"  # base of links in messages (unsubscribe)
+    SENDER_NAME = "Ledgerline"  # the {{ sender.* }} template variables
+    SENDER_EMAIL = "campaigns@ledgerline.example"
+
+    # Approval log anchoring (app/audit; docs/audit.md).
+    ANCHOR_EVERY_ENTRIES = 100  # enqueue anchoring once this many entries wait; 0: off
+    ANCHOR_INTERVAL_SECONDS = 300  # Celery beat anchors this often; 0: not scheduled
+    ANCHOR_KEY_ADDRESS: str | None = None  # default: the keystore key labelled "anchorer"
+    ANCHOR_RETRY_BASE_SECONDS = 5.0  # backoff after failed attempts: 5, 10, 20, … seconds
+    ANCHOR_RETRY_MAX_SECONDS = 900.0
+
+    # Observability (app/observability; docs/operations.md).
+    LOG_FORMAT = "json"  # json: one JSON object per line (production); text: for a terminal
+    LOG_LEVEL = "INFO"
+    METRICS_TOKEN: str | None = None  # /metrics wants "Authorization: Bearer <it>"; unset: open
+
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
 
 
@@ -97,6 +131,8 @@ class TestConfig(Config):
     KEYSTORE_KDF = "pbkdf2"
     KEYSTORE_ITERATIONS = 1000
     HEALTH_TIMEOUT = 1.0
+    LOG_FORMAT = "text"
+    LOG_LEVEL = "WARNING"
 
 
 def _parse_bool(name: str, raw: str) -> bool:
@@ -128,6 +164,13 @@ def _parse_str(name: str, raw: str) -> str:
     return raw
 
 
+def _parse_json(name: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name} is not valid JSON ({exc}); fix the value") from None
+
+
 ENV_SETTINGS: dict[str, Callable[[str, str], Any]] = {
     "INSTANCE": _parse_str,  # the instance folder (Makefile: $(CURDIR)/instance)
     "DATABASE_URL": _parse_str,
@@ -146,6 +189,31 @@ ENV_SETTINGS: dict[str, Callable[[str, str], Any]] = {
     "ARGON2_PARALLELISM": _parse_int,
     "CELERY_VISIBILITY_TIMEOUT": _parse_int,
     "HEALTH_TIMEOUT": _parse_float,
+    "APPROVAL_TTL_HOURS": _parse_int,
+    "PUBLIC_URL": _parse_str,
+    "SENDER_NAME": _parse_str,
+    "SENDER_EMAIL": _parse_str,
+    "ANCHOR_EVERY_ENTRIES": _parse_int,
+    "ANCHOR_INTERVAL_SECONDS": _parse_int,
+    "ANCHOR_KEY_ADDRESS": _parse_str,
+    "ANCHOR_RETRY_BASE_SECONDS": _parse_float,
+    "ANCHOR_RETRY_MAX_SECONDS": _parse_float,
+    "DISPATCH_CHANNELS": _parse_json,
+    "DISPATCH_RATE_LIMITS": _parse_json,
+    "DISPATCH_UNSUBSCRIBE_MAILTO": _parse_str,
+    "DISPATCH_BATCH_SIZE": _parse_int,
+    "DISPATCH_HANDOFF_GROUP": _parse_int,
+    "DISPATCH_LEASE_SECONDS": _parse_int,
+    "DISPATCH_RETRY_BASE_SECONDS": _parse_float,
+    "DISPATCH_RENDERER": _parse_str,
+    "DISPATCH_QUEUE": _parse_str,
+    "DISPATCH_CONTROL_QUEUE": _parse_str,
+    "FREQUENCY_CAP": _parse_int,
+    "QUIET_HOURS": _parse_str,
+    "MAX_ATTEMPTS": _parse_int,
+    "LOG_FORMAT": _parse_str,
+    "LOG_LEVEL": _parse_str,
+    "METRICS_TOKEN": _parse_str,
 }
 
 

@@ -178,6 +178,9 @@ def create_user(
     )
     user.role_rows = [UserRole(role=role) for role in sorted(role_set)]
     db.session.add(user)
+    from app.approvals import keys as signing_keys  # approvers sign with a password-locked key
+
+    signing_keys.provision_for_new_user(user, password)
     _commit_or_conflict(normalized)
     return user
 
@@ -237,6 +240,12 @@ def reset_password(user_id: int) -> tuple[User, str]:
     user.session_version += 1
     user.failed_login_count = 0
     user.locked_until = None
+    from app.approvals import keys as signing_keys  # the old key is unreadable now: rotate
+
+    signing_keys.password_reset(user, password)
+    from app.settlement import keys as member_keys  # unreadable now: import it again
+
+    member_keys.password_reset(user)
     db.session.commit()
     return user, password
 
@@ -251,6 +260,12 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
     check_password_strength(new_password, user.email)
     user.password_hash = passwords.hash_password(new_password)
     user.session_version += 1
+    from app.approvals import keys as signing_keys  # re-encrypt the signing key
+
+    signing_keys.password_changed(user, current_password, new_password)
+    from app.settlement import keys as member_keys  # re-encrypt the member key
+
+    member_keys.password_changed(user, current_password, new_password)
     db.session.commit()
     return user
 

@@ -102,10 +102,32 @@ def check_chain() -> dict[str, Any]:
     return {**facts, "status": "ok"}
 
 
+def check_anchoring() -> dict[str, Any]:
+    """The approval log's anchoring, from the database only: pending entries, the last
+    anchor, and the outbox's failed attempts (an error while the last attempt failed)."""
+    from app.audit.services import anchoring_status
+
+    try:
+        status = anchoring_status()
+    except Exception as exc:  # a health probe reports every failure, it never raises
+        db.session.rollback()
+        return _failed({}, exc)
+    facts = status.to_json()
+    outbox = status.outbox
+    if status.failing and outbox is not None:
+        error = (
+            f"anchoring failed {outbox.attempts} time(s), {status.pending_entries} entries "
+            f"wait; next attempt {facts['outbox']['next_attempt_at']}: {outbox.last_error}"
+        )
+        return {**facts, "status": "error", "error": error}
+    return {**facts, "status": "ok"}
+
+
 DEFAULT_CHECKS: dict[str, Check] = {
     "database": check_database,
     "broker": check_broker,
     "chain": check_chain,
+    "anchoring": check_anchoring,
 }
 
 
