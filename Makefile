@@ -24,7 +24,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## The demo on the embedded default: SQLite, an in-process chain, in-process Celery.
 run: install
-	$(PY) -m scripts.demo
+	$(PY) scripts/demo.py
 
 ## Everything CI runs: lint, types, and the whole test suite (SQLite and PostgreSQL,
 ## eth-tester and a Hardhat node, Redis, Celery workers, SMTP/SMPP servers, browser).

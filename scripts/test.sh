@@ -17,5 +17,8 @@ step "ruff"
 step "mypy (ledger/)"
 .venv/bin/mypy
 
+step "browser test prerequisites"
+bash scripts/install_browser.sh
+
 step "pytest"
 $PY -m pytest "$@"
