@@ -53,6 +53,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(health_bp)
+    from app.rpc.views import rpc_bp
+
+    app.register_blueprint(rpc_bp)
 
     add_nav_items(
         app,
@@ -80,8 +83,16 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(audience_api_bp, url_prefix="/api")
     add_nav_items(
         app,
-        nav_item("Audience", "audience.organisations", Role.MARKETER, Role.ADMIN, Role.APPROVER,
-                 Role.COMPLIANCE, Role.AUDITOR, order=10),
+        nav_item(
+            "Audience",
+            "audience.organisations",
+            Role.MARKETER,
+            Role.ADMIN,
+            Role.APPROVER,
+            Role.COMPLIANCE,
+            Role.AUDITOR,
+            order=10,
+        ),
         nav_item("Imports", "audience.imports", Role.MARKETER, Role.ADMIN, order=15),
     )
 

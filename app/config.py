@@ -38,6 +38,9 @@ class Config:
     BROKER_URL: str | None = None  # unset: Celery runs tasks eagerly, in-process
     RESULT_BACKEND: str | None = None  # default: the broker, when it is Redis
     CHAIN_URL: str | None = None  # default: embedded://<instance>/chain.db
+    # POST /rpc, a read-only JSON-RPC view of the chain for auditors; default: on only
+    # for an embedded chain, which has no node of its own to ask.
+    PUBLIC_RPC: bool | None = None
     KEYSTORE: str | None = None  # default: <instance>/keystore
     DEPLOYMENT_FILE: str | None = None  # default: <instance>/deployment.json
     SECRET_KEY: str | None = None  # default: generated once into <instance>/secret_key
@@ -181,6 +184,7 @@ ENV_SETTINGS: dict[str, Callable[[str, str], Any]] = {
     "DEPLOYMENT_FILE": _parse_str,
     "SECRET_KEY": _parse_str,
     "HTTPS": _parse_bool,
+    "PUBLIC_RPC": _parse_bool,
     "PASSWORD_MIN_LENGTH": _parse_int,
     "LOGIN_MAX_FAILURES": _parse_int,
     "LOGIN_LOCKOUT_SECONDS": _parse_int,
@@ -247,6 +251,8 @@ def finalize_config(config: dict[str, Any], instance_path: Path) -> None:
     config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"])
     if not config.get("CHAIN_URL"):
         config["CHAIN_URL"] = f"embedded://{instance_path / 'chain.db'}"
+    if config.get("PUBLIC_RPC") is None:
+        config["PUBLIC_RPC"] = str(config["CHAIN_URL"]).startswith("embedded:")
     if not config.get("KEYSTORE"):
         config["KEYSTORE"] = str(instance_path / "keystore")
     if not config.get("DEPLOYMENT_FILE"):
