@@ -125,6 +125,10 @@ def _reason(exc: BaseException, timeout: float) -> str:
     for item in chain:
         if isinstance(item, OSError) and item.strerror:
             return item.strerror
+    for item in chain:
+        # The node dropped the connection mid-request (http.client.RemoteDisconnected).
+        if isinstance(item, ConnectionError) and str(item):
+            return str(item).rstrip(".")
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return first[:200]
 
