@@ -11,7 +11,8 @@ the Markdown table is the README's performance section.
 
     python scripts/run_benchmarks.py            # full sizes, as the README reports
     python scripts/run_benchmarks.py --quick    # small sizes, a smoke run of every script
-    python scripts/run_benchmarks.py settlement segments   # only these
+    python scripts/run_benchmarks.py settlement segments   # only these, merged into
+                                                           # the last results
 """
 
 from __future__ import annotations
@@ -114,6 +115,15 @@ def main() -> int:
         print(f"   {status} in {elapsed:.0f} s; log in bench/{name}.log", flush=True)
         results.append(
             {"benchmark": name, "status": status, "seconds": round(elapsed, 1), "figures": figures}
+        )
+
+    if args.only and (OUT / "results.json").is_file():
+        # A partial run replaces its own benchmarks and keeps the others' last figures.
+        earlier = json.loads((OUT / "results.json").read_text(encoding="utf-8"))["results"]
+        ran = {r["benchmark"] for r in results}
+        results = sorted(
+            [r for r in earlier if r["benchmark"] not in ran] + results,
+            key=lambda r: str(r["benchmark"]),
         )
 
     document = {
