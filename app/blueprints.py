@@ -44,6 +44,9 @@ def import_models() -> None:
 
 def register_blueprints(app: Flask) -> None:
     import_models()
+    from app.api import init_api
+
+    init_api(app)  # first: its bounded <int:...> converter must exist before any route
     from app.accounts.views import accounts_bp, admin_bp, api_bp
     from app.health.views import health_bp
     from app.main.views import main_bp

@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.accounts.models import User
+from app.api import MAX_ID
 from app.audience.importing import default_phone_region
 from app.audience.imports import values as cell
 from app.audience.imports.engine import normalise_address
@@ -122,7 +123,7 @@ def parse_paging(args: Mapping[str, str]) -> tuple[int, int]:
         if not raw:
             result.append(default)
             continue
-        if not raw.isdigit() or not 1 <= int(raw) <= upper:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= upper:
             raise ValidationError(
                 f"{name} {raw!r} is not a whole number from 1 to {upper}",
                 details={name: f"a whole number from 1 to {upper}"},
@@ -143,7 +144,7 @@ def parse_organisation_filter(args: Mapping[str, str]) -> OrganisationFilter:
 
 def parse_contact_filter(args: Mapping[str, str]) -> ContactFilter:
     raw_org = (args.get("organisation_id") or "").strip()
-    if raw_org and not raw_org.isdigit():
+    if raw_org and not (raw_org.isascii() and raw_org.isdigit() and int(raw_org) <= MAX_ID):
         raise ValidationError(
             f"organisation_id {raw_org!r} is not a number",
             details={"organisation_id": "an organisation's numeric id"},

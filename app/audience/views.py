@@ -357,7 +357,7 @@ def api_import(import_id: int) -> Response:
 def api_import_rejections(import_id: int) -> Response:
     importing.get_import(import_id)
     raw_limit = request.args.get("limit", "500")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 5000:
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 5000:
         raise ValidationError(
             f"limit {raw_limit!r} is not a whole number from 1 to 5000",
             details={"limit": "a whole number from 1 to 5000"},

@@ -163,6 +163,10 @@ def _filters() -> tuple[str | None, str | None, int]:
         page = max(1, int(request.args.get("page", "1")))
     except ValueError:
         raise ValidationError("page must be a whole number") from None
+    if page > 1_000_000:
+        raise ValidationError(
+            "page must be a whole number from 1 to 1000000", details={"page": "at most 1000000"}
+        )
     return status, channel, page
 
 

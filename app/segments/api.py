@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from app.accounts.access import current_account, roles_required
 from app.accounts.models import Role, User
+from app.api import MAX_ID
 from app.errors import ValidationError
 from app.segments import services
 from app.segments.fields import registry_as_json
@@ -36,7 +37,7 @@ def _optional_int(body: dict[str, Any], key: str) -> int | None:
     value = body.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise ValidationError(
             f"'{key}' must be a version number (1, 2, ...), got {value!r}",
             details={"path": key, "allowed": None},
@@ -216,9 +217,10 @@ def get_snapshot(snapshot_id: int) -> ResponseReturnValue:
 def snapshot_proof(snapshot_id: int) -> ResponseReturnValue:
     contact = request.args.get("contact_id", "")
     channel = request.args.get("channel", "")
-    if not contact.isdigit() or not channel:
+    contact_ok = contact.isascii() and contact.isdigit() and int(contact) <= MAX_ID
+    if not contact_ok or not channel:
         raise ValidationError(
             "pass ?contact_id=<id>&channel=<email|sms|webhook>",
-            details={"path": "contact_id" if not contact.isdigit() else "channel"},
+            details={"path": "contact_id" if not contact_ok else "channel"},
         )
     return jsonify(services.snapshot_proof(snapshot_id, int(contact), channel).as_json())

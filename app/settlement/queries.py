@@ -19,6 +19,7 @@ from flask import g
 from sqlalchemy import Select, func, or_, select
 
 from app.accounts.models import Role, User
+from app.api import MAX_ID
 from app.errors import NotFoundError, PermissionDeniedError, ValidationError
 from app.extensions import db
 from app.settlement.models import (
@@ -51,6 +52,7 @@ OBLIGATION_STATUSES = ("proposed", "confirmed", "disputed", "withdrawn", "amende
 CYCLE_STATUSES = ("open", "closed", "planned", "confirmed", "settled")
 BOXES = ("inbox", "proposed", "disputes")
 MAX_PER_PAGE = 500
+MAX_PAGE = 1_000_000
 DEFAULT_PER_PAGE = 50
 
 
@@ -174,7 +176,9 @@ class ObligationFilters:
             period = parse_period(period_text) if period_text else None
         except LedgerValueError as exc:
             raise ValidationError(str(exc)) from None
-        if cycle_text and not cycle_text.isdigit():
+        if cycle_text and not (
+            cycle_text.isascii() and cycle_text.isdigit() and int(cycle_text) <= MAX_ID
+        ):
             raise ValidationError(
                 f"cycle {cycle_text!r} is not a cycle id (a positive whole number)",
                 details={"cycle": cycle_text},
@@ -224,9 +228,13 @@ def paging(args: Any) -> tuple[int, int]:
         if not text:
             values.append(default)
             continue
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise ValidationError(
                 f"{name} {text!r} must be a positive whole number", details={name: text}
+            )
+        if int(text) > MAX_PAGE:
+            raise ValidationError(
+                f"{name} {text} is over the limit of {MAX_PAGE}", details={name: text}
             )
         values.append(int(text))
     page, per_page = values

@@ -42,7 +42,7 @@ def parse_tolerance(absolute: str | int | None, percent: str | float | None) -> 
     """A tolerance from form or JSON values: minor units, and a percentage."""
     abs_text = str(absolute if absolute is not None else "").strip() or "0"
     pct_text = str(percent if percent is not None else "").strip() or "0"
-    if not abs_text.isdigit():
+    if not (abs_text.isascii() and abs_text.isdigit()):
         raise ValidationError(
             f"absolute tolerance {abs_text!r} must be a whole number of minor units (cents)",
             details={"tolerance_abs": abs_text},
