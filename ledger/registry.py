@@ -24,6 +24,7 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 
 from ledger._utils.addresses import to_address
+from ledger._utils.revert import explained, with_sentence
 from ledger.artifacts import load_artifact
 from ledger.chain import Chain
 from ledger.errors import ContractRevertError, LedgerValueError
@@ -340,21 +341,11 @@ _SENTENCES: dict[str, Callable[[dict[str, Any]], str]] = {
 
 def explain(error: ContractRevertError) -> ContractRevertError:
     """The same error with a one-line sentence as its message, when the registry knows it."""
-    sentence = _SENTENCES.get(error.error_name)
-    if sentence is None:
-        return error
-    try:
-        text = sentence(error.error_args)
-    except (KeyError, ValueError):
-        return error
-    return ContractRevertError(error.error_name, error.error_args, text, error.contract)
+    return with_sentence(error, _SENTENCES)
 
 
 def _explained(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except ContractRevertError as exc:
-        raise explain(exc) from None
+    return explained(fn, explain)
 
 
 # -- the client --------------------------------------------------------------------------------

@@ -8,14 +8,20 @@ arguments.  Solidity's built-in ``Error(string)`` and ``Panic(uint256)`` decode 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from ledger.artifacts import BUILD_DIR, artifact_names, load_artifact
 from ledger.errors import ArtifactError, ContractRevertError
+
+T = TypeVar("T")
+
+Sentence = Callable[[dict[str, Any]], str]
+"""Builds the one-line explanation of a custom error from its decoded arguments."""
 
 _BUILTIN = {
     bytes.fromhex("08c379a0"): ("Error", "", [{"name": "message", "type": "string"}]),
@@ -85,3 +91,27 @@ def decode_revert(data: bytes | str | None) -> ContractRevertError:
         for n, (i, v) in enumerate(zip(inputs, values, strict=True))
     }
     return ContractRevertError(name, args, contract=contract or None)
+
+
+def with_sentence(
+    error: ContractRevertError, sentences: Mapping[str, Sentence]
+) -> ContractRevertError:
+    """The same error with a one-line sentence as its message, when ``sentences`` has one."""
+    sentence = sentences.get(error.error_name)
+    if sentence is None:
+        return error
+    try:
+        text = sentence(error.error_args)
+    except (KeyError, ValueError, TypeError):
+        return error
+    return ContractRevertError(error.error_name, error.error_args, text, error.contract)
+
+
+def explained(
+    fn: Callable[[], T], explain: Callable[[ContractRevertError], ContractRevertError]
+) -> T:
+    """Run ``fn``; a revert comes out through ``explain``, without the inner traceback."""
+    try:
+        return fn()
+    except ContractRevertError as exc:
+        raise explain(exc) from None
