@@ -90,7 +90,7 @@ class Config:
     DISPATCH_RATE_LIMITS: dict[str, float] = {}  # messages/second per channel or provider
     DISPATCH_UNSUBSCRIBE_MAILTO: str | None = None  # e.g. unsubscribe@example.com
     DISPATCH_BATCH_SIZE = 100
-    DISPATCH_HANDOFF_GROUP = 1  # messages per durable hand-off marker
+    DISPATCH_HANDOFF_GROUP = 100  # messages per durable hand-off marker (docs/dispatch.md)
     DISPATCH_LEASE_SECONDS = 300
     DISPATCH_RETRY_BASE_SECONDS = 30.0
     DISPATCH_RENDERER = "app.campaigns.services:render_many"  # (version, contacts, channel)

@@ -1,14 +1,16 @@
 """Dispatch throughput: the full pipeline against a raw client loop, same sink, same run.
 
-    .venv/bin/python scripts/bench_dispatch.py [--count 20000] [--workers 2]
+    .venv/bin/python scripts/bench_dispatch.py [--count 20000] [--workers 2] [--threads 3]
 
 For email: an aiosmtpd sink runs as its own process; a raw ``smtplib`` loop (one
 connection, ``sendmail`` per message) sends ``count`` messages to it; then a campaign of
 ``count`` recipients is dispatched by ``workers`` Celery worker processes on Redis
-against PostgreSQL, with every piece of bookkeeping (outbox, claims, send-time checks,
+(each ``--pool=threads`` with ``threads`` threads, or ``--pool=solo`` for 1) against
+PostgreSQL, with every piece of bookkeeping (outbox, claims, send-time checks,
 rendering, hand-off markers, results, events, unsubscribe tokens), timed from the
-commit of the start to the last row final.  The same for SMS into the test SMSC
-(``smpp34``) against a raw ``smpplib`` submit loop.  The sink's own count is checked.
+start (the transaction creating the delivery rows and the outbox) to the last row
+final.  The same for SMS into the test SMSC (``smpp34``) against a raw ``smpplib``
+submit loop.  The sink's own count is checked.
 
 The last lines are JSON, one per figure:
 ``{"name", "value", "unit", "baseline", "ratio", "target"}``.
@@ -130,10 +132,20 @@ def figure(name: str, value: float, baseline: float | None, target: str) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=3, help="threads per worker process (1: --pool=solo)"
+    )
     parser.add_argument("--skip-sms", action="store_true")
-    parser.add_argument("--handoff-group", type=int, default=1)
+    parser.add_argument(
+        "--handoff-group", type=int, default=None, help="DISPATCH_HANDOFF_GROUP (default: app's)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="DISPATCH_BATCH_SIZE (default: the app's)"
+    )
     args = parser.parse_args()
+    pool = f"threads x {args.threads}" if args.threads > 1 else "solo"
+    print(f"{args.workers} worker processes, pool {pool}; {args.count} messages", flush=True)
 
     schema = f"ll_bench_{secrets.token_hex(4)}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
@@ -165,7 +177,8 @@ def main() -> None:
             },
             "DISPATCH_RENDERER": "tests.dispatch_support:render_many",
             "QUIET_HOURS": "off",
-            "DISPATCH_HANDOFF_GROUP": args.handoff_group,
+            **({"DISPATCH_HANDOFF_GROUP": args.handoff_group} if args.handoff_group else {}),
+            **({"DISPATCH_BATCH_SIZE": args.batch_size} if args.batch_size else {}),
         },
     )
     figures: list[dict[str, Any]] = []
@@ -176,9 +189,13 @@ def main() -> None:
         print(f"raw smtplib loop: {raw_email:.0f} msg/s", flush=True)
         app = make_app(url, cluster)
         for n in range(args.workers):
-            cluster.start_worker(f"bench{n}")
+            if args.threads > 1:
+                cluster.start_worker(f"bench{n}", pool="threads", concurrency=args.threads)
+            else:
+                cluster.start_worker(f"bench{n}")
         cluster.start_beat()
-        time.sleep(3)  # workers connect to the broker
+        cluster.wait_for_workers([f"bench{n}" for n in range(args.workers)])
+        time.sleep(1)  # beat's first relay/sweep round
         email_rate, email_sent = dispatch_run(app, 1, "email", args.count)
         lines = [ln for ln in sink_log.read_text().splitlines() if not ln.startswith("raw")]
         print(

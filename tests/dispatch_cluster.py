@@ -78,7 +78,11 @@ class Cluster:
             time.sleep(0.05)
         return log
 
-    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, name: str, *, pool: str = "solo", concurrency: int = 1
+    ) -> subprocess.Popen[bytes]:
+        """One Celery worker process (``--pool=threads`` runs ``concurrency`` threads in
+        it; ``solo`` runs one task at a time)."""
         return self._spawn(
             name,
             [
@@ -88,7 +92,8 @@ class Cluster:
                 "-A",
                 "app.worker",
                 "worker",
-                "--pool=solo",
+                f"--pool={pool}",
+                f"--concurrency={concurrency}",
                 "-Q",
                 f"{self.queue}.control,{self.queue}",
                 "-n",
@@ -100,6 +105,27 @@ class Cluster:
                 "--prefetch-multiplier=1",
             ],
         )
+
+    def wait_for_workers(self, names: list[str], timeout: float = 90) -> None:
+        """Block until every named worker answers a control ping (imports done, consuming)."""
+        import socket
+
+        from celery import Celery
+
+        probe = Celery(broker=self.env["LEDGERLINE_BROKER_URL"])
+        wanted = {f"{name}@{socket.gethostname()}" for name in names}
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                replies = probe.control.ping(destination=sorted(wanted), timeout=0.5) or []
+                if wanted <= {worker for reply in replies for worker in reply}:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"workers {sorted(wanted)} did not start; see {self.workdir}"
+                    )
+        finally:
+            probe.close()
 
     def start_beat(self) -> subprocess.Popen[bytes]:
         return self._spawn(

@@ -11,10 +11,13 @@ One call of :func:`send_batch` handles a list of delivery ids:
    quiet hours in the contact's zone and the frequency cap (→ deferred with
    ``next_attempt_at`` when they allow), then render the approved version.
 3. **Send** per channel over one session, in hand-off groups of
-   ``DISPATCH_HANDOFF_GROUP`` messages: the group's ``handed_off_at`` is committed just
-   before the first message's point of no return, only for rows still claimed by this
-   run; the results of the previous group are recorded in that same commit.
-4. **Record** the last results.  Every update is conditional on ``claimed_by`` = this run.
+   ``DISPATCH_HANDOFF_GROUP`` messages: the group's ``handed_off_at`` is committed
+   (synchronously, one statement) just before the first message's point of no return,
+   only for rows still claimed by this run; the rows held back by the checks and the
+   unsubscribe tokens are recorded in the first such commit.
+4. **Record** each group's results right after its last message, in one commit (one
+   bulk ``UPDATE … FROM unnest(…)`` on PostgreSQL, one multi-row event insert).  Every
+   update is conditional on ``claimed_by`` = this run.
 
 :func:`sweep` (Celery beat) handles runs that died: an expired claim *without*
 ``handed_off_at`` was provably never handed over and is requeued; one *with* it goes to
@@ -38,11 +41,22 @@ from hashlib import sha256
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.audience.models import Consent, Contact, Suppression
-from app.database import utcnow
+from app.database import UTCDateTime, utcnow
 from app.dispatch.channels.base import Channel, Outcome, OutgoingMessage, SendResult
 from app.dispatch.models import (
     CLAIMABLE,
@@ -126,6 +140,14 @@ def new_claim_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
 
 
+def id_in(column: Any, ids: Sequence[int]) -> Any:
+    """``column IN ids``: on PostgreSQL ``= ANY(:array)``, one parameter however many
+    ids (a long ``IN (…)`` list is slow to build, send and parse)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=postgresql.ARRAY(Integer)))
+    return column.in_(list(ids))
+
+
 def _insert(table: Any) -> Any:
     """INSERT with ON CONFLICT support on the session's dialect."""
     if db.session.get_bind().dialect.name == "postgresql":
@@ -156,7 +178,7 @@ def add_outbox(delivery_ids: Sequence[int], available_at: datetime | None = None
     )
     db.session.execute(
         update(DELIVERIES)
-        .where(DELIVERIES.c.id.in_(list(delivery_ids)))
+        .where(id_in(DELIVERIES.c.id, delivery_ids))
         .values(enqueued_at=when)
         .execution_options(synchronize_session=False)
     )
@@ -190,50 +212,61 @@ def claim(delivery_ids: Sequence[int], claim_id: str, now: datetime) -> list[Cla
     candidates = (
         select(DELIVERIES.c.id)
         .where(
-            DELIVERIES.c.id.in_(list(delivery_ids)),
+            id_in(DELIVERIES.c.id, delivery_ids),
             DELIVERIES.c.status.in_(CLAIMABLE_VALUES),
             DELIVERIES.c.next_attempt_at <= now,
             DELIVERIES.c.dispatch_id.in_(running),
         )
         .with_for_update(skip_locked=True)
     )
-    claimed = (
-        db.session.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id.in_(candidates.scalar_subquery()))
-            .values(
-                status=DeliveryStatus.SENDING.value,
-                claimed_by=claim_id,
-                claimed_at=now,
-                handed_off_at=None,
-                updated_at=now,
-            )
-            .returning(DELIVERIES.c.id)
-            .execution_options(synchronize_session=False)
+    claimed = db.session.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.SENDING.value,
+            claimed_by=claim_id,
+            claimed_at=now,
+            handed_off_at=None,
+            updated_at=now,
         )
-        .scalars()
-        .all()
+        .returning(
+            DELIVERIES.c.id,
+            DELIVERIES.c.dispatch_id,
+            DELIVERIES.c.campaign_id,
+            DELIVERIES.c.contact_id,
+            DELIVERIES.c.channel,
+            DELIVERIES.c.address,
+            DELIVERIES.c.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not claimed:
+        db.session.commit()
+        return []
+    versions = dict(
+        db.session.execute(
+            select(Dispatch.id, Dispatch.campaign_version_id).where(
+                Dispatch.id.in_({row.dispatch_id for row in claimed})
+            )
+        ).all()
     )
     db.session.commit()
-    if not claimed:
-        return []
-    rows = db.session.execute(
-        select(
-            Delivery.id,
-            Delivery.dispatch_id,
-            Delivery.campaign_id,
-            Dispatch.campaign_version_id,
-            Delivery.contact_id,
-            Delivery.channel,
-            Delivery.address,
-            Delivery.attempts,
-        )
-        .join(Dispatch, Dispatch.id == Delivery.dispatch_id)
-        .where(Delivery.id.in_(claimed))
-        .order_by(Delivery.id)
-    ).all()
-    db.session.commit()
-    return [ClaimedRow(*row) for row in rows]
+    return sorted(
+        (
+            ClaimedRow(
+                row.id,
+                row.dispatch_id,
+                row.campaign_id,
+                versions[row.dispatch_id],
+                row.contact_id,
+                row.channel,
+                row.address,
+                row.attempts,
+            )
+            for row in claimed
+        ),
+        key=lambda row: row.id,
+    )
 
 
 # -- send-time checks ---------------------------------------------------------------------
@@ -246,14 +279,14 @@ def send_time_checks(
     contact_ids = sorted({r.contact_id for r in rows})
     zones = dict(
         db.session.execute(
-            select(Contact.id, Contact.timezone).where(Contact.id.in_(contact_ids))
+            select(Contact.id, Contact.timezone).where(id_in(Contact.id, contact_ids))
         ).all()
     )
     consents = {
         (contact_id, channel): status
         for contact_id, channel, status in db.session.execute(
             select(Consent.contact_id, Consent.channel, Consent.status).where(
-                Consent.contact_id.in_(contact_ids)
+                id_in(Consent.contact_id, contact_ids)
             )
         )
     }
@@ -269,7 +302,7 @@ def send_time_checks(
     if config.frequency_cap > 0:
         for contact_id, sent_at in db.session.execute(
             select(Delivery.contact_id, Delivery.sent_at).where(
-                Delivery.contact_id.in_(contact_ids),
+                id_in(Delivery.contact_id, contact_ids),
                 Delivery.sent_at > now - timedelta(days=7),
             )
         ):
@@ -458,60 +491,33 @@ def record_for(
 
 
 def apply_records(records: list[Record], claim_id: str) -> list[Record]:
-    """Write ``records`` for rows this run still owns; the records applied.  No commit."""
+    """Write ``records`` for rows this run still owns; the records applied.  No commit.
+
+    PostgreSQL: one ``UPDATE deliveries … FROM (VALUES …) … RETURNING id`` that checks
+    ownership and writes every row; SQLite: the ownership check, then one executemany.
+    """
     if not records:
         return []
     now = utcnow()
-    owned = set(
-        db.session.execute(
-            update(DELIVERIES)
-            .where(
-                DELIVERIES.c.id.in_([r.row.id for r in records]),
-                DELIVERIES.c.claimed_by == claim_id,
-                DELIVERIES.c.status.in_(OWNED_VALUES),
-            )
-            .values(updated_at=now)
-            .returning(DELIVERIES.c.id)
-            .execution_options(synchronize_session=False)
-        ).scalars()
-    )
+    params = [
+        {
+            "b_id": r.row.id,
+            "b_status": r.status.value,
+            "b_error": r.detail if r.status is not DeliveryStatus.SENT else None,
+            "b_tried": 1 if r.tried else 0,
+            "b_provider": r.provider_message_id,
+            "b_next": r.next_attempt_at,
+            "b_sent_at": now if r.sent else None,
+        }
+        for r in records
+    ]
+    if db.session.get_bind().dialect.name == "postgresql":
+        owned = _apply_records_postgresql(params, claim_id, now)
+    else:
+        owned = _apply_records_generic(params, claim_id, now)
     applied = [r for r in records if r.row.id in owned]
     if not applied:
         return []
-    db.session.execute(
-        update(DELIVERIES)
-        .where(DELIVERIES.c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("b_status"),
-            last_error=bindparam("b_error"),
-            attempts=DELIVERIES.c.attempts + bindparam("b_tried"),
-            provider_message_id=func.coalesce(
-                bindparam("b_provider", type_=DELIVERIES.c.provider_message_id.type),
-                DELIVERIES.c.provider_message_id,
-            ),
-            next_attempt_at=func.coalesce(
-                bindparam("b_next", type_=DELIVERIES.c.next_attempt_at.type),
-                DELIVERIES.c.next_attempt_at,
-            ),
-            sent_at=func.coalesce(
-                bindparam("b_sent_at", type_=DELIVERIES.c.sent_at.type), DELIVERIES.c.sent_at
-            ),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False),
-        [
-            {
-                "b_id": r.row.id,
-                "b_status": r.status.value,
-                "b_error": r.detail if r.status is not DeliveryStatus.SENT else None,
-                "b_tried": 1 if r.tried else 0,
-                "b_provider": r.provider_message_id,
-                "b_next": r.next_attempt_at,
-                "b_sent_at": now if r.sent else None,
-            }
-            for r in applied
-        ],
-    )
     add_events(
         [(r.row.id, r.row.campaign_id, r.row.channel, r.status.value, r.detail) for r in applied],
         now,
@@ -535,6 +541,89 @@ def apply_records(records: list[Record], claim_id: str) -> list[Record]:
     if finals:
         start_fallbacks(finals)
     return applied
+
+
+_APPLY_RECORDS_POSTGRESQL = text(
+    "UPDATE deliveries SET status = v.status, last_error = v.error, "
+    "attempts = deliveries.attempts + v.tried, "
+    "provider_message_id = coalesce(v.provider, deliveries.provider_message_id), "
+    "next_attempt_at = coalesce(v.next_at, deliveries.next_attempt_at), "
+    "sent_at = coalesce(v.sent_at, deliveries.sent_at), updated_at = :now "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS text[]), "
+    "CAST(:errors AS text[]), CAST(:tried AS integer[]), CAST(:providers AS text[]), "
+    "CAST(:next_at AS timestamptz[]), CAST(:sent_at AS timestamptz[])) "
+    "AS v(id, status, error, tried, provider, next_at, sent_at) "
+    "WHERE deliveries.id = v.id AND deliveries.claimed_by = :claim_id "
+    "AND deliveries.status IN ('sending', 'needs-review') "
+    "RETURNING deliveries.id"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _apply_records_postgresql(
+    params: list[dict[str, Any]], claim_id: str, now: datetime
+) -> set[int]:
+    """One short statement with one array per column (compiled and prepared once):
+    the new state of every row this run still owns; their ids."""
+    assert OWNED_VALUES == ["sending", "needs-review"]  # spelled out in the statement
+    return set(
+        db.session.execute(
+            _APPLY_RECORDS_POSTGRESQL,
+            {
+                "now": now,
+                "claim_id": claim_id,
+                "ids": [p["b_id"] for p in params],
+                "statuses": [p["b_status"] for p in params],
+                "errors": [p["b_error"] for p in params],
+                "tried": [p["b_tried"] for p in params],
+                "providers": [p["b_provider"] for p in params],
+                "next_at": [p["b_next"] for p in params],
+                "sent_at": [p["b_sent_at"] for p in params],
+            },
+        ).scalars()
+    )
+
+
+def _apply_records_generic(params: list[dict[str, Any]], claim_id: str, now: datetime) -> set[int]:
+    """The ownership check, then one executemany for the rows owned; their ids."""
+    owned = set(
+        db.session.execute(
+            update(DELIVERIES)
+            .where(
+                DELIVERIES.c.id.in_([p["b_id"] for p in params]),
+                DELIVERIES.c.claimed_by == claim_id,
+                DELIVERIES.c.status.in_(OWNED_VALUES),
+            )
+            .values(updated_at=now)
+            .returning(DELIVERIES.c.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    mine = [p for p in params if p["b_id"] in owned]
+    if mine:
+        db.session.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                last_error=bindparam("b_error"),
+                attempts=DELIVERIES.c.attempts + bindparam("b_tried"),
+                provider_message_id=func.coalesce(
+                    bindparam("b_provider", type_=DELIVERIES.c.provider_message_id.type),
+                    DELIVERIES.c.provider_message_id,
+                ),
+                next_attempt_at=func.coalesce(
+                    bindparam("b_next", type_=DELIVERIES.c.next_attempt_at.type),
+                    DELIVERIES.c.next_attempt_at,
+                ),
+                sent_at=func.coalesce(
+                    bindparam("b_sent_at", type_=DELIVERIES.c.sent_at.type), DELIVERIES.c.sent_at
+                ),
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False),
+            mine,
+        )
+    return owned
 
 
 def add_events(events: list[tuple[int, int, str, str, str | None]], now: datetime) -> None:
@@ -755,6 +844,14 @@ def settle_sms_deliveries(delivery_ids: set[int]) -> None:
     set_after_send(changes, now)
 
 
+_SET_AFTER_SEND_POSTGRESQL = text(
+    "UPDATE deliveries SET status = v.status, last_error = v.error, "
+    "sent_at = coalesce(deliveries.sent_at, :now), updated_at = :now "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS text[]), "
+    "CAST(:errors AS text[])) AS v(id, status, error) WHERE deliveries.id = v.id"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
 def set_after_send(changes: list[tuple[int, DeliveryStatus, str]], now: datetime) -> list[int]:
     """Apply news from the provider after the send (receipt, DSN) to sent rows.
 
@@ -777,25 +874,37 @@ def set_after_send(changes: list[tuple[int, DeliveryStatus, str]], now: datetime
     applied = [row for row in current if row.status in movable and row.status != news[row.id][0]]
     if not applied:
         return []
-    db.session.execute(
-        update(DELIVERIES)
-        .where(DELIVERIES.c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("b_status"),
-            last_error=bindparam("b_error"),
-            sent_at=func.coalesce(DELIVERIES.c.sent_at, now),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False),
-        [
+    changed = [
+        {
+            "b_id": row.id,
+            "b_status": news[row.id][0].value,
+            "b_error": None if news[row.id][0] is DeliveryStatus.DELIVERED else news[row.id][1],
+        }
+        for row in applied
+    ]
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            _SET_AFTER_SEND_POSTGRESQL,
             {
-                "b_id": row.id,
-                "b_status": news[row.id][0].value,
-                "b_error": None if news[row.id][0] is DeliveryStatus.DELIVERED else news[row.id][1],
-            }
-            for row in applied
-        ],
-    )
+                "now": now,
+                "ids": [c["b_id"] for c in changed],
+                "statuses": [c["b_status"] for c in changed],
+                "errors": [c["b_error"] for c in changed],
+            },
+        )
+    else:
+        db.session.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                last_error=bindparam("b_error"),
+                sent_at=func.coalesce(DELIVERIES.c.sent_at, now),
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False),
+            changed,
+        )
     add_events(
         [(r.id, r.campaign_id, r.channel, news[r.id][0].value, news[r.id][1]) for r in applied],
         now,
@@ -864,7 +973,7 @@ class _Run:
                 db.session.execute(
                     update(DELIVERIES)
                     .where(
-                        DELIVERIES.c.id.in_(list(mark)),
+                        id_in(DELIVERIES.c.id, mark),
                         DELIVERIES.c.claimed_by == self.claim_id,
                         DELIVERIES.c.status == DeliveryStatus.SENDING.value,
                     )
@@ -887,7 +996,7 @@ class _Run:
             db.session.execute(
                 update(DELIVERIES)
                 .where(
-                    DELIVERIES.c.id.in_([r.id for r in rows]),
+                    id_in(DELIVERIES.c.id, [r.id for r in rows]),
                     DELIVERIES.c.claimed_by == self.claim_id,
                     DELIVERIES.c.status == DeliveryStatus.SENDING.value,
                     DELIVERIES.c.handed_off_at.is_(None),
@@ -925,21 +1034,28 @@ class _Run:
                 if bucket is not None:
                     bucket.take(len(group))
                 successes = 0
-                for row in group:
-                    handoff = self._handoff(row, group, channel)
-                    result = session.send(messages[row.id], handoff)
+                throttled = False
+                handoffs = {row.id: self._handoff(row, group, channel) for row in group}
+                results = session.send_group(
+                    [messages[row.id] for row in group], _by_delivery(handoffs)
+                )
+                for row, result in zip(group, results, strict=True):
                     if result.outcome is Outcome.ABORTED:
                         self.report.aborted += 1
                         continue
-                    if result.outcome is Outcome.THROTTLED and bucket is not None:
-                        bucket.throttled()
+                    throttled |= result.outcome is Outcome.THROTTLED
                     successes += result.outcome is Outcome.SENT
                     self.pending.append(record_for(row, result, config, utcnow()))
-                if bucket is not None and successes:
-                    bucket.succeeded(successes)
                 # Record right away: the window in which a dead run leaves a row
                 # needs-review is the group's send, not the next group's preparation.
+                # The limiter is told only afterwards, so a limiter that fails (Redis
+                # down) cannot lose the outcome of messages already handed over.
                 self.flush(channel=channel, durable=channel.transactional)
+                if bucket is not None:
+                    if throttled:
+                        bucket.throttled()
+                    if successes:
+                        bucket.succeeded(successes)
             self.flush(channel=channel)
 
     def _handoff(
@@ -958,6 +1074,17 @@ class _Run:
         return handoff
 
 
+def _by_delivery(
+    handoffs: dict[int, Callable[[], bool]],
+) -> Callable[[OutgoingMessage], bool]:
+    """``handoff(message)`` for :meth:`ChannelSession.send_group`: the row's own."""
+
+    def handoff(message: OutgoingMessage) -> bool:
+        return handoffs[message.delivery_id]()
+
+    return handoff
+
+
 def send_batch(delivery_ids: Sequence[int]) -> BatchReport:
     """Claim, check, send and record ``delivery_ids``; the report of what happened."""
     rt = runtime()
@@ -973,7 +1100,10 @@ def send_batch(delivery_ids: Sequence[int]) -> BatchReport:
     messages, unrenderable, run.tokens = render_rows(rt, to_send)
     run.pending.extend(held + unrenderable)
     to_send = [r for r in to_send if r.id in messages]
-    run.flush()
+    if not to_send:
+        run.flush()
+    # Otherwise the held rows and the tokens are recorded in the commit of the first
+    # hand-off marker, before the first message goes (one synchronous commit, not two).
     by_channel: dict[str, list[ClaimedRow]] = defaultdict(list)
     for row in to_send:
         by_channel[row.channel].append(row)
@@ -992,12 +1122,12 @@ def send_batch(delivery_ids: Sequence[int]) -> BatchReport:
 def mark_finished(dispatch_ids: Iterable[int]) -> None:
     """Stamp ``finished_at`` on dispatches whose every row is final.  No commit."""
     for dispatch_id in dispatch_ids:
-        open_rows = db.session.execute(
-            select(func.count())
-            .select_from(Delivery)
+        open_row = db.session.execute(
+            select(Delivery.id)
             .where(Delivery.dispatch_id == dispatch_id, Delivery.status.not_in(FINAL_VALUES))
-        ).scalar_one()
-        if open_rows == 0:
+            .limit(1)
+        ).first()
+        if open_row is None:
             db.session.execute(
                 update(Dispatch)
                 .where(Dispatch.id == dispatch_id, Dispatch.finished_at.is_(None))

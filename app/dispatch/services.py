@@ -16,11 +16,11 @@ from hashlib import sha256
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from app.accounts.models import Role, User
 from app.audience.models import Consent, Suppression
-from app.database import utcnow
+from app.database import UTCDateTime, utcnow
 from app.dispatch import sending
 from app.dispatch.bounces import Verdict, parse_dsn
 from app.dispatch.models import (
@@ -176,17 +176,52 @@ def enqueue_approved(approved: ApprovedDispatch, user_id: int | None) -> Dispatc
         if m.channel in CHANNELS
     ]
     created: list[int] = []
-    stmt = sending._insert(DELIVERIES).on_conflict_do_nothing(
-        index_elements=["campaign_id", "contact_id", "channel"]
-    )
-    for start in range(0, len(values), INSERT_CHUNK):
-        chunk = values[start : start + INSERT_CHUNK]
-        created.extend(db.session.execute(stmt.returning(DELIVERIES.c.id), chunk).scalars())
+    if db.session.get_bind().dialect.name == "postgresql":
+        created.extend(_insert_deliveries_postgresql(values, dispatch.id, approved, now))
+    else:
+        stmt = sending._insert(DELIVERIES).on_conflict_do_nothing(
+            index_elements=["campaign_id", "contact_id", "channel"]
+        )
+        for start in range(0, len(values), INSERT_CHUNK):
+            chunk = values[start : start + INSERT_CHUNK]
+            created.extend(db.session.execute(stmt.returning(DELIVERIES.c.id), chunk).scalars())
     created.sort()
     dispatch.total = len(created)
     sending.add_outbox(created)
     db.session.flush()
     return dispatch
+
+
+def _insert_deliveries_postgresql(
+    values: list[dict[str, Any]], dispatch_id: int, approved: ApprovedDispatch, now: datetime
+) -> list[int]:
+    """One ``INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING id``:
+    three array parameters instead of ten parameters per row (a 20,000-row start is one
+    short statement, not twenty 10,000-parameter ones)."""
+    if not values:
+        return []
+    return list(
+        db.session.execute(
+            text(
+                "INSERT INTO deliveries (dispatch_id, campaign_id, contact_id, channel, "
+                "address, status, attempts, next_attempt_at, created_at, updated_at) "
+                "SELECT :dispatch_id, :campaign_id, m.contact_id, m.channel, m.address, "
+                ":status, 0, :now, :now, :now "
+                "FROM unnest(CAST(:contacts AS integer[]), CAST(:channels AS text[]), "
+                "CAST(:addresses AS text[])) AS m(contact_id, channel, address) "
+                "ON CONFLICT (campaign_id, contact_id, channel) DO NOTHING RETURNING id"
+            ).bindparams(bindparam("now", type_=UTCDateTime())),
+            {
+                "dispatch_id": dispatch_id,
+                "campaign_id": approved.campaign_id,
+                "status": DeliveryStatus.QUEUED.value,
+                "now": now,
+                "contacts": [v["contact_id"] for v in values],
+                "channels": [v["channel"] for v in values],
+                "addresses": [v["address"] for v in values],
+            },
+        ).scalars()
+    )
 
 
 def save_settings(campaign_id: int, fallback: dict[str, str], user: User) -> DispatchSettings:

@@ -3,13 +3,20 @@ webhook signatures."""
 
 from __future__ import annotations
 
+from email import message_from_bytes
+from email.policy import SMTP
 from types import SimpleNamespace
 
 import pytest
 
 from app.dispatch.bounces import DsnError, Verdict, parse_dsn, verdict_of
 from app.dispatch.channels.base import OutgoingMessage
-from app.dispatch.channels.email import HeaderInjectionError, build_email, message_id
+from app.dispatch.channels.email import (
+    HeaderInjectionError,
+    build_email,
+    compose_email,
+    message_id,
+)
 from app.dispatch.channels.sms import parse_receipt
 from app.dispatch.channels.webhook import sign, verify_signature
 
@@ -63,6 +70,37 @@ def test_the_message_id_is_stable_per_delivery_and_differs_between_deliveries() 
 def test_a_line_break_in_any_header_value_is_refused(field: str, value: str, header: str) -> None:
     with pytest.raises(HeaderInjectionError, match=f"the {header} header contains a line break"):
         build_email(message(**{field: value}), sender="n@l.example", secret="s", domain="d")
+    with pytest.raises(HeaderInjectionError, match=f"the {header} header contains a line break"):
+        compose_email(message(**{field: value}), sender="n@l.example", secret="s", domain="d")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"subject": "Offre spéciale: 20 € de remise", "text": "Grüße\nZeile 2", "html": None},
+        {"subject": "x" * 1200, "address": "Ada.Lovelace+news@sub.example.com"},
+        {"address": "ada@bücher.example", "unsubscribe_mailto": None},
+    ],
+)
+def test_the_fast_composer_writes_the_same_message_as_email_message(
+    fields: dict[str, object],
+) -> None:
+    source = message(**fields)
+    raw, msgid = compose_email(source, sender="Ledgerline <n@l.example>", secret="s", domain="d")
+    reference = build_email(source, sender="Ledgerline <n@l.example>", secret="s", domain="d")
+    parsed = message_from_bytes(raw, policy=SMTP)
+    assert msgid == str(parsed["Message-ID"]) == message_id(7, "s", "d")
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    for name in ("From", "To", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post"):
+        assert str(parsed[name]) == str(reference[name]), name
+    assert parsed.get_content_type() == reference.get_content_type()
+    assert [p.get_content().strip() for p in parsed.iter_parts()] == [
+        p.get_content().strip() for p in reference.iter_parts()
+    ]
+    if not reference.is_multipart():
+        assert parsed.get_content().strip() == reference.get_content().strip()
 
 
 DSN = (

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -76,6 +77,14 @@ class ChannelSession(ABC):
 
     @abstractmethod
     def send(self, message: OutgoingMessage, handoff: Handoff) -> SendResult: ...
+
+    def send_group(
+        self, messages: Sequence[OutgoingMessage], handoff: Callable[[OutgoingMessage], bool]
+    ) -> list[SendResult]:
+        """Send ``messages`` in order, one result each; ``handoff(message)`` before each
+        message's point of no return.  Backends that can keep several messages in flight
+        (SMPP windowing) override this; the default sends one after the other."""
+        return [self.send(message, partial(handoff, message)) for message in messages]
 
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release the connection; never raises."""

