@@ -29,6 +29,7 @@ contacts import.
 
 from __future__ import annotations
 
+import abc
 import gc
 import threading
 from collections import Counter
@@ -312,7 +313,7 @@ def _insert_returning_ids(
     return [row_id for (row_id,) in result]
 
 
-class Loader:
+class Loader(abc.ABC):
     """Matches a chunk of valid rows against the database and writes the changes."""
 
     def __init__(self, importer: Importer) -> None:
@@ -325,8 +326,9 @@ class Loader:
         """A problem of the row as a whole, once every cell parsed; ``None`` if fine."""
         return None
 
+    @abc.abstractmethod
     def apply(self, rows: list[ParsedRow]) -> None:
-        raise NotImplementedError
+        """Insert, update or count as unchanged each row of the chunk."""
 
 
 # -- organisations -----------------------------------------------------------------------
