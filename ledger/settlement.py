@@ -294,7 +294,15 @@ def _when(seconds: Any) -> str:
 # -- enums --------------------------------------------------------------------------------
 
 
-class ServiceType(enum.IntEnum):
+class _Labelled(enum.IntEnum):
+    """A contract enum whose ``label`` is its lower-case name, as the UI shows it."""
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class ServiceType(_Labelled):
     """The contract's service type codes (ISettlementLedger)."""
 
     INTERCONNECT = 1  # voice interconnect
@@ -305,10 +313,6 @@ class ServiceType(enum.IntEnum):
     DATA_TRANSIT = 6  # data / IP transit
     SIGNALLING = 7
     OTHER = 8
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
     @classmethod
     def parse(cls, value: object) -> ServiceType:
@@ -345,7 +349,7 @@ _SERVICE_ALIASES: dict[str, ServiceType] = {
 }
 
 
-class DisputeReason(enum.IntEnum):
+class DisputeReason(_Labelled):
     """Ledgerline's dispute reason codes (the contract accepts any non-zero ``uint16``)."""
 
     AMOUNT_MISMATCH = 1
@@ -356,10 +360,6 @@ class DisputeReason(enum.IntEnum):
     WRONG_SERVICE = 6
     MISSING_EVIDENCE = 7
     OTHER = 99
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
     @classmethod
     def parse(cls, value: object) -> int:
@@ -384,7 +384,7 @@ def reason_label(code: int) -> str:
     return DisputeReason(code).label if code in DisputeReason._value2member_map_ else str(code)
 
 
-class ObligationStatus(enum.IntEnum):
+class ObligationStatus(_Labelled):
     NONE = 0
     PROPOSED = 1
     CONFIRMED = 2
@@ -392,12 +392,8 @@ class ObligationStatus(enum.IntEnum):
     WITHDRAWN = 4
     AMENDED = 5
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
-
-class CycleStatus(enum.IntEnum):
+class CycleStatus(_Labelled):
     NONE = 0
     OPEN = 1
     CLOSED = 2
@@ -405,20 +401,12 @@ class CycleStatus(enum.IntEnum):
     CONFIRMED = 4
     SETTLED = 5
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
-
-class TransferStatus(enum.IntEnum):
+class TransferStatus(_Labelled):
     NONE = 0
     PLANNED = 1
     PAID = 2
     RECEIVED = 3
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
 
 # -- records ------------------------------------------------------------------------------
