@@ -77,3 +77,31 @@ def test_a_campaign_starts_only_behind_the_gate_and_sends_its_approved_snapshot(
         )
         with pytest.raises(ConflictError, match="was already dispatched"):
             services.start_dispatch(campaign_id, user(world.people.maker))
+
+
+def test_a_marketer_runs_an_approved_campaign_from_the_ui_to_completion(world: World) -> None:
+    """The embedded default: Celery runs in-process and the capture channel keeps the mail."""
+    from tests.integration.app_fixtures import login, post_form
+
+    campaign_id = make_campaign(world.app, world.people.maker, world.segment_version)
+    with world.app.app_context():
+        submission = approvals.submit(campaign_id, user(world.people.maker))
+        approvals.approve(  # an email-only campaign: the marketing review is the one stage
+            submission.id,
+            campaign_version_id=submission.campaign_version_id,
+            actor=user(world.people.anna),
+            password=PASSWORD,
+        )
+        maker_email = user(world.people.maker).email
+    client = world.app.test_client()
+    login(client, maker_email, PASSWORD)
+
+    started = post_form(client, f"/dispatch/campaigns/{campaign_id}/start", follow_redirects=True)
+
+    assert started.status_code == 200
+    assert f"Dispatch of campaign {campaign_id} started." in started.get_data(as_text=True)
+    progress = client.get(f"/api/dispatch/campaigns/{campaign_id}").get_json()
+    assert progress["finished"] is True
+    assert progress["by_channel"] == {"email": {"sent": len(world.contacts)}}
+    outbox = client.get("/dispatch/outbox")
+    assert outbox.status_code == 200
