@@ -47,11 +47,11 @@ def needs_rehash(password_hash: str) -> bool:
 
 def burn_verification_time(password: str) -> None:
     """Spend as long as a real verification, so unknown emails answer as slowly."""
-    verify_password(_dummy_hash(), password)
+    verify_password(_decoy_hash(), password)
 
 
-def _dummy_hash() -> str:
-    key = _KEY + ".dummy"
+def _decoy_hash() -> str:
+    key = _KEY + ".decoy"
     existing: str | None = current_app.extensions.get(key)
     if existing is None:
         existing = hash_password(secrets.token_urlsafe(16))
