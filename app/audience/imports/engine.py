@@ -569,6 +569,19 @@ class _OrganisationResolver:
             self.importer.counts.extra["organisations_inserted"] += len(records)
         return ids
 
+    def locate(self, rows: list[ParsedRow]) -> list[tuple[ParsedRow, int]]:
+        """Each row with its organisation's id; a row whose organisation is unknown is
+        rejected with the reason."""
+        org_ids = self.resolve(rows)
+        located: list[tuple[ParsedRow, int]] = []
+        for row in rows:
+            org_id = org_ids.get(row.values["organisation_external_id"])
+            if org_id is None:
+                self.importer.reject(row, *self.missing_reason(row))
+            else:
+                located.append((row, org_id))
+        return located
+
     def missing_reason(self, row: ParsedRow) -> tuple[str, str]:
         external_id = row.values["organisation_external_id"]
         if self.org_fields is not None and self.org_fields.fields:
@@ -624,14 +637,7 @@ class ContactLoader(Loader):
         return None
 
     def apply(self, rows: list[ParsedRow]) -> None:
-        org_ids = self.organisations.resolve(rows)
-        located: list[tuple[ParsedRow, int]] = []
-        for row in rows:
-            org_id = org_ids.get(row.values["organisation_external_id"])
-            if org_id is None:
-                self.importer.reject(row, *self.organisations.missing_reason(row))
-            else:
-                located.append((row, org_id))
+        located = self.organisations.locate(rows)
         by_email: dict[tuple[int, str], Any] = {}
         by_phone: dict[tuple[int, str], Any] = {}
         selected = [CONTACTS.c.id, CONTACTS.c.organisation_id] + [
@@ -824,14 +830,7 @@ class SubscriptionLoader(Loader):
         self.seen: dict[tuple[int, str, Any], int] = {}
 
     def apply(self, rows: list[ParsedRow]) -> None:
-        org_ids = self.organisations.resolve(rows)
-        located: list[tuple[ParsedRow, int]] = []
-        for row in rows:
-            org_id = org_ids.get(row.values["organisation_external_id"])
-            if org_id is None:
-                self.importer.reject(row, *self.organisations.missing_reason(row))
-            else:
-                located.append((row, org_id))
+        located = self.organisations.locate(rows)
         existing: dict[tuple[int, str, Any], Any] = {}
         for batch in _batches(sorted({org_id for _row, org_id in located})):
             statement = select(
@@ -903,14 +902,7 @@ class ConsentLoader(Loader):
         return None
 
     def apply(self, rows: list[ParsedRow]) -> None:
-        org_ids = self.organisations.resolve(rows)
-        located: list[tuple[ParsedRow, int]] = []
-        for row in rows:
-            org_id = org_ids.get(row.values["organisation_external_id"])
-            if org_id is None:
-                self.importer.reject(row, *self.organisations.missing_reason(row))
-            else:
-                located.append((row, org_id))
+        located = self.organisations.locate(rows)
         contacts: dict[tuple[int, str, str], int] = {}
         for batch in _batches(sorted({org_id for _row, org_id in located})):
             statement = select(
