@@ -62,6 +62,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
 
 from ledger._utils.addresses import to_address
+from ledger._utils.revert import with_sentence
 from ledger.artifacts import load_artifact
 from ledger.chain import Chain
 from ledger.errors import ContractRevertError, LedgerError, LedgerValueError
@@ -1026,14 +1027,7 @@ def explain(error: ContractRevertError, **context: Any) -> ContractRevertError:
     transfer, and the ``member_status`` (``"suspended"``/``"none"``) of the caller, to
     make the sentence precise.
     """
-    sentence = _SENTENCES.get(error.error_name)
-    if sentence is None:
-        return error
-    try:
-        text = sentence(error.error_args, context)
-    except (KeyError, ValueError, TypeError):
-        return error
-    return ContractRevertError(error.error_name, error.error_args, text, error.contract)
+    return with_sentence(error, _SENTENCES, context)
 
 
 def known_errors() -> frozenset[str]:

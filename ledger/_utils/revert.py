@@ -94,14 +94,16 @@ def decode_revert(data: bytes | str | None) -> ContractRevertError:
 
 
 def with_sentence(
-    error: ContractRevertError, sentences: Mapping[str, Sentence]
+    error: ContractRevertError, sentences: Mapping[str, Callable[..., str]], *context: Any
 ) -> ContractRevertError:
-    """The same error with a one-line sentence as its message, when ``sentences`` has one."""
+    """The same error with a one-line sentence as its message, when ``sentences`` has one.
+
+    Each sentence is called with the error's arguments, then any ``context`` given."""
     sentence = sentences.get(error.error_name)
     if sentence is None:
         return error
     try:
-        text = sentence(error.error_args)
+        text = sentence(error.error_args, *context)
     except (KeyError, ValueError, TypeError):
         return error
     return ContractRevertError(error.error_name, error.error_args, text, error.contract)
